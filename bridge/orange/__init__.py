@@ -1,0 +1,1 @@
+"""Everything that knows Orange's wire format; nothing outside this package does."""

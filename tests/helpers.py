@@ -1,0 +1,175 @@
+"""Real parts for tests: a mosquitto broker on a free port, an MQTT probe, bridge configs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from bridge.config import Config, parse_config
+from bridge.demo import free_port, port_open
+from bridge.orange.auth import TokenStore, tokens_from_json
+from bridge.simulator import Simulator
+
+
+class Broker:
+    """A private mosquitto that a test may stop and start again on the same port."""
+
+    def __init__(self, folder: Path) -> None:
+        binary = shutil.which("mosquitto") or (
+            "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+        if binary is None:
+            raise FileNotFoundError("mosquitto")
+        self.binary = binary
+        self.port = free_port()
+        self.conf = folder / f"mosquitto-{self.port}.conf"
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+                             "persistence false\nset_tcp_nodelay true\n")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen([self.binary, "-c", str(self.conf)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while not port_open(self.port):
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise RuntimeError("mosquitto did not start")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+@dataclass
+class Received:
+    topic: str
+    payload: bytes
+    retain: bool
+    correlation: bytes | None = None
+
+    def json(self) -> Any:
+        return json.loads(self.payload)
+
+
+class Probe:
+    """A separate MQTT client, as a user's flow would be, with async waits on what arrives."""
+
+    def __init__(self, port: int, *, protocol: int = 5) -> None:
+        self.messages: list[Received] = []
+        self._lock = threading.Lock()
+        self._loop = asyncio.get_event_loop()
+        self._changed = asyncio.Event()
+        proto = paho.MQTTv5 if protocol == 5 else paho.MQTTv311
+        self.client = paho.Client(CallbackAPIVersion.VERSION2,
+                                  client_id=f"probe-{uuid.uuid4().hex[:8]}", protocol=proto)
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
+        props = getattr(msg, "properties", None)
+        correlation = getattr(props, "CorrelationData", None) if props else None
+        with self._lock:
+            self.messages.append(Received(msg.topic, bytes(msg.payload), bool(msg.retain),
+                                          correlation))
+        self._loop.call_soon_threadsafe(self._changed.set)
+
+    def subscribe(self, topic: str) -> None:
+        done = threading.Event()
+        self.client.on_subscribe = lambda *a: done.set()
+        self.client.subscribe(topic, qos=1)
+        assert done.wait(5), "subscribe not acknowledged"
+
+    def publish(self, topic: str, payload: str | bytes | dict[str, Any], *, retain: bool = False,
+                response_topic: str | None = None, correlation: bytes | None = None) -> None:
+        data = json.dumps(payload) if isinstance(payload, dict) else payload
+        props = None
+        if response_topic is not None:
+            props = Properties(PacketTypes.PUBLISH)
+            props.ResponseTopic = response_topic
+            if correlation is not None:
+                props.CorrelationData = correlation
+        self.client.publish(topic, data, qos=1, retain=retain, properties=props).wait_for_publish(5)
+
+    def on(self, topic: str) -> list[Received]:
+        with self._lock:
+            return [m for m in self.messages if m.topic == topic]
+
+    async def wait(self, topic: str, predicate: Callable[[Any], bool] = lambda _: True,
+                   timeout: float = 10.0, *, raw: bool = False) -> Any:
+        """The first message on ``topic`` whose (JSON) payload satisfies ``predicate``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self._changed.clear()
+            for message in self.on(topic):
+                try:
+                    value = message.payload if raw else message.json()
+                except ValueError:
+                    value = message.payload.decode(errors="replace")
+                if predicate(value):
+                    return value
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                seen = [m.payload[:200] for m in self.on(topic)]
+                raise AssertionError(f"nothing matching on {topic} within {timeout} s; saw {seen}")
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                pass
+
+    async def result(self, topic: str, command_id: str, timeout: float = 10.0) -> Any:
+        return await self.wait(topic, lambda r: isinstance(r, dict) and r.get("id") == command_id,
+                               timeout)
+
+    def stop(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def write_token_file(sim: Simulator, path: Path, lifetime: int = 3600) -> None:
+    answer = sim.issue_tokens()
+    TokenStore(path).save(tokens_from_json(
+        {**answer, "expires_at": int(time.time()) + lifetime}, "test"))
+
+
+def bridge_config(sim: Simulator, broker_port: int, folder: Path, **overrides: Any) -> Config:
+    """A config for the bridge under test: fast retries, a unique client id and base topic."""
+    base = overrides.pop("base_topic", f"t{uuid.uuid4().hex[:6]}")
+    data: dict[str, Any] = {
+        "mqtt": {"host": "127.0.0.1", "port": broker_port, "base_topic": base,
+                 "client_id": f"bridge-{uuid.uuid4().hex[:8]}", "keepalive": 5},
+        "orange": {"api_url": sim.url, "auth_url": sim.auth_url, "client_id": "demo",
+                   "client_secret": "demo", "token_file": str(folder / "token.json"),
+                   "timeout": 2, "retry": {"max_attempts": 4, "max_delay": 0.2},
+                   "rate_limit": {"per_minute": 6000, "burst": 1000}},
+        "devices": {"stb-0001": {"name": "salon"}},
+        "homeassistant": {"enabled": False},
+    }
+    for key, value in overrides.items():
+        section, _, name = key.partition("__")
+        if name:
+            data.setdefault(section, {})[name] = value
+        else:
+            data[section] = value
+    return parse_config(data)
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
