@@ -282,17 +282,17 @@ class Bridge:
         reply = ReplyTo(inbound.segment, message.response_topic, message.correlation_data)
         if message.retain:
             if message.payload:  # an empty retained message only clears the topic
-                self._refuse(reply, None, CommandError(
+                command_id, action = _peek(message.payload)
+                self._refuse(reply, command_id, CommandError(
                     "retained message: commands are never run from retained messages "
-                    "(clear it by publishing an empty retained message to this topic)"))
+                    "(clear it by publishing an empty retained message to this topic)"),
+                    action=inbound.action or action)
             return
         try:
             command = self.parser.parse(message.payload, inbound.action)
         except CommandError as exc:
-            command_id = None
-            if exc.code != "payload_too_large":
-                command_id = _peek_id(message.payload)
-            self._refuse(reply, command_id, exc, action=inbound.action)
+            command_id, action = _peek(message.payload)
+            self._refuse(reply, command_id, exc, action=inbound.action or action)
             return
         self.submit(inbound.segment, command, reply)
 
@@ -328,7 +328,7 @@ class Bridge:
             self._refresh_state(self.entries[device_id])
 
     def _on_request(self, name: str, message: Message) -> None:
-        request_id = _peek_id(message.payload)
+        request_id, _ = _peek(message.payload)
         if name == "discover":
             self._spawn(self._answer_discover(request_id), "request-discover")
         elif name == "republish":
@@ -383,14 +383,20 @@ class Bridge:
                     _LOGGER.info("new token file found: login no longer required")
 
 
-def _peek_id(payload: bytes) -> str | None:
-    """The ``id`` of a payload we refuse, when one can be read, to echo it in the result."""
+def _peek(payload: bytes) -> tuple[str | None, str | None]:
+    """The ``id`` and ``action`` of a payload we refuse, when readable, to echo in the result.
+
+    Oversized payloads are not read at all (SPEC: refused unread, no id echoed).
+    """
     if len(payload) > MAX_PAYLOAD_BYTES or not payload.lstrip().startswith(b"{"):
-        return None
+        return None, None
     try:
         data = json.loads(payload)
     except ValueError:
-        return None
-    value = data.get("id") if isinstance(data, dict) else None
-    return value if isinstance(value, str) and len(value) <= 64 else None
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    command_id, action = data.get("id"), data.get("action")
+    return (command_id if isinstance(command_id, str) and len(command_id) <= 64 else None,
+            action if isinstance(action, str) and len(action) <= 32 else None)
 

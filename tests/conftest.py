@@ -16,7 +16,7 @@ def _broker(folder: Path) -> Broker:
         return Broker(folder)
     except FileNotFoundError:
         if in_ci():
-            pytest.fail("mosquitto is not installed (CI must install it: apt-get install mosquitto)")
+            pytest.fail("mosquitto is missing: CI must install it (apt-get install mosquitto)")
         pytest.skip("mosquitto is not installed")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -120,7 +121,7 @@ class Probe:
             self._changed.clear()
             for message in self.on(topic):
                 try:
-                    value = message.payload if raw else message.json()
+                    value = message.payload.decode(errors="replace") if raw else message.json()
                 except ValueError:
                     value = message.payload.decode(errors="replace")
                 if predicate(value):
@@ -129,10 +130,8 @@ class Probe:
             if remaining <= 0:
                 seen = [m.payload[:200] for m in self.on(topic)]
                 raise AssertionError(f"nothing matching on {topic} within {timeout} s; saw {seen}")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), remaining)
-            except TimeoutError:
-                pass
 
     async def result(self, topic: str, command_id: str, timeout: float = 10.0) -> Any:
         return await self.wait(topic, lambda r: isinstance(r, dict) and r.get("id") == command_id,

@@ -14,6 +14,7 @@ Control endpoints (not part of Orange's API) live under ``/_sim/``:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import threading
@@ -160,6 +161,11 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         if not self.server.state.settings.quiet:
             super().log_message(format, *args)
+
+    def handle(self) -> None:
+        # the client may go away (its timeout, test teardown): nothing is left to answer
+        with contextlib.suppress(ConnectionError, TimeoutError):
+            super().handle()
 
     def do_GET(self) -> None:
         self._dispatch()

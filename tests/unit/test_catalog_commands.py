@@ -78,7 +78,8 @@ def test_json_commands(parser: CommandParser) -> None:
 
 
 @pytest.mark.parametrize(("action", "payload", "expected"), [
-    ("zap", "TF1", ("zap", "192")), ("zap", '"france 2"', ("zap", "4")), ("zap", "6", ("zap", "118")),
+    ("zap", "TF1", ("zap", "192")), ("zap", '"france 2"', ("zap", "4")),
+    ("zap", "6", ("zap", "118")),
     ("key", "VOL_UP", ("key", "VOL_UP")), ("launch", "netflix", ("launch", "NETFLIX")),
     ("power", "ON", ("power", "on")), ("power", "OFF", ("power", "standby")),
     ("macro", "movie_night", ("macro", "movie_night")),
