@@ -20,7 +20,7 @@ from bridge.catalog import Catalog
 from bridge.commands import MAX_PAYLOAD_BYTES, CommandParser
 from bridge.config import Config, Trigger
 from bridge.discovery import DiscoveryLoop, name_devices
-from bridge.errors import ApiError, AuthError, BridgeError, CommandError
+from bridge.errors import ApiError, AuthError, BridgeError, CommandError, TransientAuthError
 from bridge.executor import Outcome, error_info, execute
 from bridge.models import Command, Device, ErrorInfo, Result, iso_now
 from bridge.mqtt import Message, MqttLink
@@ -34,6 +34,7 @@ _LOGGER = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE = 5.0  # seconds in-flight calls get on SIGTERM
 TOKEN_FILE_RECHECK = 10.0  # seconds between looks at the token file while login is required
+REFRESH_RETRY = (30.0, 300.0)  # back-off after a failed background refresh: first, longest
 _API_HEALTH = {"rate_limited": "rate_limited", "api_unavailable": "unreachable",
                "timeout": "unreachable"}
 
@@ -69,7 +70,7 @@ class Bridge:
         self.discovered = asyncio.Event()
         self._info_sent: dict[str, Any] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._recheck: asyncio.Task[None] | None = None
+        self._timers: list[asyncio.Task[None]] = []
         self._stopping = False
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -85,13 +86,14 @@ class Bridge:
             self.link.subscribe(trigger_filter)
         await self.link.start()
         self.discovery.start()
-        self._recheck = asyncio.create_task(self._watch_token_file(), name="token-file")
+        self._timers = [asyncio.create_task(self._watch_token_file(), name="token-file"),
+                        asyncio.create_task(self._keep_token_fresh(), name="token-refresh")]
 
     async def stop(self) -> None:
         self._stopping = True
         await self.discovery.stop()
-        if self._recheck is not None:
-            self._recheck.cancel()
+        for timer in self._timers:
+            timer.cancel()
         shutting = ApiError("the bridge is shutting down; command not sent",
                             code="api_unavailable")
         await asyncio.gather(*(e.worker.stop(SHUTDOWN_GRACE, shutting)
@@ -371,7 +373,30 @@ class Bridge:
                      trigger.command.describe())
         self.submit(trigger.device, trigger.command, ReplyTo(trigger.device))
 
-    # -- login required -------------------------------------------------------------------
+    # -- tokens ---------------------------------------------------------------------------
+
+    async def _keep_token_fresh(self) -> None:
+        """Refresh ahead of expiry even when no command comes: one timer, no polling."""
+        failures = 0
+        while True:
+            due = self.tokens.refresh_due_in()
+            if failures:
+                wait = min(REFRESH_RETRY[0] * 2 ** (failures - 1), REFRESH_RETRY[1])
+            else:
+                wait = TOKEN_FILE_RECHECK if due is None else due
+            await asyncio.sleep(max(wait, 0.05))
+            if self.tokens.refresh_due_in() != 0.0:
+                continue
+            try:
+                await self.tokens.refresh()
+            except AuthError as exc:  # login required is handled by _auth_changed
+                failures = failures + 1 if isinstance(exc, TransientAuthError) else 0
+                if failures:
+                    _LOGGER.warning("token refresh failed (%s); tokens kept, next try later",
+                                    exc.message)
+            else:
+                failures = 0
+
 
     async def _watch_token_file(self) -> None:
         """While login is required, pick up a token file that `login` writes meanwhile."""

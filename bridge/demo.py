@@ -107,8 +107,8 @@ class Watcher:
         return json.loads(self.messages[topic]) if ok else None
 
     def stop(self) -> None:
-        self.client.loop_stop()
         self.client.disconnect()
+        self.client.loop_stop()
 
 
 async def _demo(broker_port: int, once: bool, folder: Path) -> int:

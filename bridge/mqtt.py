@@ -78,6 +78,10 @@ class MqttLink:
         self._auth_refused = False
         self._had_session = False
         self._tasks: list[asyncio.Task[None]] = []
+        # QoS 1 publishes the broker has not acknowledged yet: stop() waits for them, since
+        # closing a socket with unread input sends a RST that can lose the last messages.
+        self._unacked: set[int] = set()
+        self._acked = asyncio.Event()
         self.client = self._make_client(will_topic)
 
     def _make_client(self, will_topic: str) -> paho.Client:
@@ -99,6 +103,7 @@ class MqttLink:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_publish = self._on_publish
         client.on_socket_open = self._on_socket_open
         client.on_socket_close = self._on_socket_close
         client.on_socket_register_write = self._on_socket_register_write
@@ -117,6 +122,11 @@ class MqttLink:
         """Disconnect cleanly (no last will) after what was published has been written."""
         self._stopping = True
         if self.connected.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    while self._unacked:
+                        self._acked.clear()
+                        await self._acked.wait()
             self._disconnected.clear()
             self.client.disconnect()
             with contextlib.suppress(TimeoutError):
@@ -198,7 +208,8 @@ class MqttLink:
             if not retain:  # retained topics are republished in full on connect
                 self._pending.append((topic, data, props))
             return
-        self.client.publish(topic, data, qos=1, retain=retain, properties=props)
+        info = self.client.publish(topic, data, qos=1, retain=retain, properties=props)
+        self._unacked.add(info.mid)
 
     def subscribe(self, topic_filter: str, *, retain_as_published: bool = False) -> None:
         self._subscriptions[topic_filter] = retain_as_published
@@ -239,8 +250,14 @@ class MqttLink:
         if not self._stopping:
             _LOGGER.warning("disconnected from MQTT broker: %s", reason)
         self.connected.clear()
+        self._unacked.clear()  # paho resends unacknowledged QoS 1 messages itself
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._disconnected.set)
+
+    def _on_publish(self, client: paho.Client, userdata: Any, mid: int, reason: ReasonCode,
+                    properties: Properties | None) -> None:
+        self._unacked.discard(mid)
+        self._acked.set()
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
         response_topic = correlation = None

@@ -138,8 +138,8 @@ class Probe:
                                timeout)
 
     def stop(self) -> None:
+        self.client.disconnect()  # wakes paho's thread, so loop_stop does not wait a second
         self.client.loop_stop()
-        self.client.disconnect()
 
 
 def write_token_file(sim: Simulator, path: Path, lifetime: int = 3600) -> None:

@@ -200,11 +200,21 @@ class TokenManager:
             return None
         return self._tokens.expires_at - time.time()
 
+    def _margin(self) -> float:
+        return min(REFRESH_MARGIN, 0.1 * self._lifetime)
+
     def _due(self) -> bool:
         remaining = self.expires_in()
         if remaining is None:
             return True  # a hand-written file without expires_at: refresh to learn it
-        return remaining < min(REFRESH_MARGIN, 0.1 * self._lifetime)
+        return remaining < self._margin()
+
+    def refresh_due_in(self) -> float | None:
+        """Seconds until a proactive refresh is due; None without tokens."""
+        if self._tokens is None:
+            return None
+        remaining = self.expires_in()
+        return 0.0 if remaining is None else max(0.0, remaining - self._margin())
 
     # -- the public calls ----------------------------------------------------------------
 
@@ -224,6 +234,12 @@ class TokenManager:
                     return current  # still valid: try again on a later call
                 raise
         return self._tokens.access_token
+
+    async def refresh(self) -> None:
+        """Refresh now (the daemon's timer); errors propagate, tokens are kept on a 5xx."""
+        if self._tokens is None:
+            raise AuthError(self.last_error or f"login required: {login_hint()}")
+        await self._refresh_once(self._tokens.access_token)
 
     async def refresh_after_401(self, rejected: str) -> str:
         """The API refused ``rejected``: refresh unless another call already did."""

@@ -160,11 +160,12 @@ async def test_run_and_sigterm(sim_with_secret: Simulator, broker: Broker, tmp_p
         time.sleep(0.5)  # the zap is now in flight (the simulator answers after 1.5 s)
         process.send_signal(signal.SIGTERM)
         assert process.wait(10) == 0
+        stderr = process.stderr.read() if process.stderr else ""
         result = await probe.result("clitest/salon/result", "inflight")
         assert result["ok"] is True  # the in-flight call was allowed to finish
         assert await probe.wait("clitest/bridge/state", lambda p: p == "offline", raw=True)
-        assert await probe.wait("clitest/salon/availability", lambda p: p == "offline", raw=True)
-        stderr = process.stderr.read() if process.stderr else ""
+        assert await probe.wait("clitest/salon/availability", lambda p: p == "offline",
+                                raw=True), stderr
         assert "demo-secret-value" not in stderr
     finally:
         if process.poll() is None:

@@ -50,7 +50,13 @@ async def test_startup_publishes_bridge_devices_state(runner: BridgeRunner, prob
     assert state["epg_id"] == "192" and state["channel"] == "TF1"
     assert await probe.wait(f"{b}/decodeur_orange_2", lambda s: s.get("power") == "standby")
     assert await probe.wait(f"{b}/salon/availability", lambda p: p == "online", raw=True)
-    assert all(m.retain for m in probe.on(f"{b}/bridge/devices"))
+    late = Probe(runner.broker.port)  # a client that comes later gets the retained copies
+    try:
+        late.subscribe(f"{b}/bridge/devices")
+        await late.wait(f"{b}/bridge/devices", lambda d: len(d) == 2)
+        assert late.on(f"{b}/bridge/devices")[0].retain
+    finally:
+        late.stop()
 
 
 async def test_json_zap_round_trip(runner: BridgeRunner, probe: Probe) -> None:
