@@ -22,6 +22,7 @@ from bridge.config import Config, Trigger
 from bridge.discovery import DiscoveryLoop, name_devices
 from bridge.errors import ApiError, AuthError, BridgeError, CommandError, TransientAuthError
 from bridge.executor import Outcome, error_info, execute
+from bridge.homeassistant import STALE_WINDOW, DiscoveryBuilder, HomeAssistant
 from bridge.models import Command, Device, ErrorInfo, Result, iso_now
 from bridge.mqtt import Message, MqttLink
 from bridge.orange.api import OrangeApi, new_http_client
@@ -62,6 +63,12 @@ class Bridge:
         self.link = MqttLink(config.mqtt, will_topic=self.topics.bridge_state,
                              on_message=self._on_message, on_connected=self._republish)
         self.discovery = DiscoveryLoop(self._discover, config.discovery.interval)
+        self.ha: HomeAssistant | None = None
+        if config.homeassistant.enabled:
+            builder = DiscoveryBuilder(self.topics, config.homeassistant.prefix, self.catalog)
+            self.ha = HomeAssistant(
+                builder, lambda topic, payload, retain: self.link.publish(
+                    topic, payload, retain=retain), self._republish)
         self.entries: dict[str, _Entry] = {}  # by deviceId
         self.segments: dict[str, str] = {}  # friendly name and deviceId -> deviceId
         self.status_offered = True
@@ -84,6 +91,9 @@ class Bridge:
             self.link.subscribe(topic_filter, retain_as_published=True)
         for trigger_filter in {t.topic for t in self.config.triggers}:
             self.link.subscribe(trigger_filter)
+        if self.ha is not None:
+            self.link.subscribe(self.ha.status_topic)
+            self.link.subscribe(self.ha.config_filter)  # until stale configs are cleared
         await self.link.start()
         self.discovery.start()
         self._timers = [asyncio.create_task(self._watch_token_file(), name="token-file"),
@@ -94,6 +104,8 @@ class Bridge:
         await self.discovery.stop()
         for timer in self._timers:
             timer.cancel()
+        if self.ha is not None:
+            self.ha.stop()
         shutting = ApiError("the bridge is shutting down; command not sent",
                             code="api_unavailable")
         await asyncio.gather(*(e.worker.stop(SHUTDOWN_GRACE, shutting)
@@ -119,6 +131,8 @@ class Bridge:
         self.link.publish(self.topics.bridge_state, "online", retain=True)
         self._publish_info(force=True)
         self._publish_devices()
+        if self.ha is not None:  # discovery first, then the states it points at
+            self.ha.publish_all(e.device for e in self.entries.values())
         for entry in self.entries.values():
             self._publish_state(entry)
             self.link.publish(self.topics.availability(entry.device.friendly_name), "online",
@@ -189,6 +203,8 @@ class Bridge:
             _LOGGER.info("decoder %s (%s) left discovery", gone.device.friendly_name, device_id)
             self.link.publish(self.topics.availability(gone.device.friendly_name), "offline",
                               retain=True)
+            if self.ha is not None:
+                self.ha.remove_device(device_id)
             self._spawn(gone.worker.stop(0, CommandError(
                 "the decoder left discovery", code="unknown_device")), "retire")
         for device in devices:
@@ -196,9 +212,13 @@ class Bridge:
             if entry is None:
                 entry = self._add(device)
                 _LOGGER.info("decoder %s (%s) discovered", device.friendly_name, device.device_id)
+                if self.ha is not None:
+                    self.ha.publish_device(device)
             elif entry.device != device:
                 entry.device = device
                 entry.worker.device = device
+                if self.ha is not None:
+                    self.ha.publish_device(device)
             self.link.publish(self.topics.availability(device.friendly_name), "online",
                               retain=True)
             self._refresh_state(entry)
@@ -209,8 +229,15 @@ class Bridge:
             self.segments[entry.device.friendly_name] = entry.device.device_id
         self._note_error(None)
         self._publish_devices()
+        if self.ha is not None and self.ha.collecting and not self.discovered.is_set():
+            asyncio.get_running_loop().call_later(STALE_WINDOW, self._clear_stale_configs)
         self.discovered.set()
         return True
+
+    def _clear_stale_configs(self) -> None:
+        if self.ha is not None and not self._stopping:
+            self.ha.clear_stale()
+            self.link.unsubscribe(self.ha.config_filter)
 
     def _add(self, device: Device) -> _Entry:
         worker = DeviceWorker(device, queue_size=self.config.commands.queue_size,
@@ -279,6 +306,11 @@ class Bridge:
         for trigger in self.config.triggers:
             if topic_matches_sub(trigger.topic, message.topic):
                 self._on_trigger(trigger, message)
+        if self.ha is not None and inbound.kind == "other":
+            if message.topic == self.ha.status_topic:
+                self.ha.on_status(message.payload)
+            elif self.ha.collecting and message.topic.endswith("/config"):
+                self.ha.on_config(message.topic, message.payload)
 
     def _on_command(self, inbound: Inbound, message: Message) -> None:
         reply = ReplyTo(inbound.segment, message.response_topic, message.correlation_data)

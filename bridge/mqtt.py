@@ -216,6 +216,10 @@ class MqttLink:
         if self.connected.is_set():
             self._send_subscribe(topic_filter, retain_as_published)
 
+    def unsubscribe(self, topic_filter: str) -> None:
+        if self._subscriptions.pop(topic_filter, None) is not None and self.connected.is_set():
+            self.client.unsubscribe(topic_filter)
+
     def _send_subscribe(self, topic_filter: str, retain_as_published: bool) -> None:
         if self.v5:
             options = SubscribeOptions(qos=1, retainAsPublished=retain_as_published)

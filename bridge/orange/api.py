@@ -194,8 +194,8 @@ class OrangeApi:
         if response.status_code == 401:
             raise AuthError(f"the API refused a freshly refreshed token ({error.message})")
         self.last_api_error = error
-        _LOGGER.warning("%s %s -> %s [X-OAPI-Request-Id %s]", call.method, call.path,
-                        error.message, error.request_id or "-")
+        # INFO: the caller logs the final outcome once, at warning level
+        _LOGGER.info("%s %s -> %s", call.method, call.path, error.message)
         raise error
 
     async def _request(self, call: ApiCall, token: str, device_id: str | None,
@@ -213,14 +213,14 @@ class OrangeApi:
                 f"no answer from the Orange API within {self.config.timeout:g} s",
                 code="timeout", device_id=device_id)
             self.last_api_error = error
-            _LOGGER.warning("%s %s -> %s", call.method, call.path, error.message)
+            _LOGGER.info("%s %s -> %s", call.method, call.path, error.message)
             raise error from exc
         except httpx.TransportError as exc:
             error = TransientApiError(
                 f"cannot reach the Orange API ({type(exc).__name__})",
                 code="api_unavailable", device_id=device_id)
             self.last_api_error = error
-            _LOGGER.warning("%s %s -> %s", call.method, call.path, error.message)
+            _LOGGER.info("%s %s -> %s", call.method, call.path, error.message)
             raise error from exc
 
 

@@ -75,6 +75,8 @@ def api_error(
     message = f"{text} (HTTP {status}"
     if orange_code is not None:
         message += f", code {orange_code}"
+    if request_id:  # Orange support asks for it: keep it with the error wherever it goes
+        message += f", request id {request_id}"
     message += ")"
     if isinstance(detail, str) and detail:
         message += f": {detail[:200]}"
