@@ -351,7 +351,8 @@ class Bridge:
 
     def _refuse(self, reply: ReplyTo, command_id: str | None, exc: BridgeError,
                 action: str | None = None) -> None:
-        _LOGGER.warning("%s: command refused: %s: %s", reply.segment, exc.code, exc.message)
+        _LOGGER.warning("%s: command refused: %s: %s", reply.segment, exc.code, exc.message,
+                        extra={"device": reply.segment})
         device_id = self.segments.get(reply.segment)
         self._publish_result(Result(id=command_id, device=reply.segment, device_id=device_id,
                                     action=action, ok=False, error=error_info(exc)), reply)

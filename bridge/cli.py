@@ -24,6 +24,7 @@ from bridge.logs import setup_logging
 from bridge.models import Result
 from bridge.orange.api import OrangeApi, new_http_client
 from bridge.orange.auth import TokenManager, TokenStore
+from bridge.systemd import Notifier
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_LOGIN = 0, 1, 2, 3
 DEFAULT_CONFIG = os.environ.get("ORANGETV2MQTT_CONFIG", "config.yaml")
@@ -205,6 +206,7 @@ def run_daemon(config: Config, *, insecure: bool = False) -> int:
 
     async def serve() -> None:
         bridge = Bridge(config, insecure_token_file=insecure)
+        notifier = Notifier()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -212,8 +214,11 @@ def run_daemon(config: Config, *, insecure: bool = False) -> int:
         _LOGGER.info("orangetv2mqtt %s starting: broker %s:%d, base topic %s", __version__,
                      config.mqtt.host, config.mqtt.port, config.mqtt.base_topic)
         await bridge.start()
+        notifier.ready(f"serving on {config.mqtt.host}:{config.mqtt.port}, "
+                       f"base topic {config.mqtt.base_topic}")
         await stop.wait()
         _LOGGER.info("stopping")
+        notifier.stopping()
         await bridge.stop()
         _LOGGER.info("stopped")
 

@@ -85,5 +85,7 @@ async def execute(
     )
     if failure is not None:
         _LOGGER.warning("%s: %s failed: %s: %s", segment, command.describe(),
-                        result.error.code if result.error else "?", failure)
+                        result.error.code if result.error else "?", failure,
+                        extra={"device": segment,
+                               "request_id": getattr(failure, "request_id", None)})
     return Outcome(result, tuple(done))
