@@ -237,6 +237,9 @@ class MqttLink:
             _LOGGER.error("MQTT broker refused the connection: %s", reason)
             return
         _LOGGER.info("connected to MQTT broker %s:%d", self.config.host, self.config.port)
+        # CONNACK can be read before the executor's connect() call has returned: we are
+        # connected now, and what on_connected publishes must not be held back
+        self._connecting = False
         self._had_session = True
         self.connected.set()
         for topic_filter, rap in self._subscriptions.items():

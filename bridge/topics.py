@@ -96,6 +96,8 @@ class Topics:
         if not topic.startswith(self._prefix):
             return Inbound("other")
         levels = topic[len(self._prefix):].split("/")
+        if not all(levels) or any(c in topic for c in "+#\0"):
+            return Inbound("other")  # nothing we could answer on a valid topic
         match levels:
             case ["bridge", "request", name]:
                 return Inbound("request", request=name)
