@@ -20,7 +20,7 @@ from bridge.catalog import Catalog
 from bridge.commands import MAX_PAYLOAD_BYTES, CommandParser
 from bridge.config import Config, Trigger
 from bridge.discovery import DiscoveryLoop, name_devices
-from bridge.errors import ApiError, AuthError, BridgeError, CommandError, TransientAuthError
+from bridge.errors import ApiError, AuthError, BridgeError, CommandError
 from bridge.executor import Outcome, error_info, execute
 from bridge.homeassistant import STALE_WINDOW, DiscoveryBuilder, HomeAssistant
 from bridge.models import Command, Device, ErrorInfo, Result, iso_now
@@ -28,14 +28,13 @@ from bridge.mqtt import Message, MqttLink
 from bridge.orange.api import OrangeApi, new_http_client
 from bridge.orange.auth import TokenManager, TokenStore
 from bridge.state import DeviceState, state_json
+from bridge.tokens import TokenTimers
 from bridge.topics import Inbound, Topics
 from bridge.worker import DeviceWorker, Pending, ReplyTo
 
 _LOGGER = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE = 5.0  # seconds in-flight calls get on SIGTERM
-TOKEN_FILE_RECHECK = 10.0  # seconds between looks at the token file while login is required
-REFRESH_RETRY = (30.0, 300.0)  # back-off after a failed background refresh: first, longest
 _API_HEALTH = {"rate_limited": "rate_limited", "api_unavailable": "unreachable",
                "timeout": "unreachable"}
 
@@ -77,7 +76,7 @@ class Bridge:
         self.discovered = asyncio.Event()
         self._info_sent: dict[str, Any] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._timers: list[asyncio.Task[None]] = []
+        self.token_timers = TokenTimers(self.tokens)
         self._stopping = False
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -96,14 +95,12 @@ class Bridge:
             self.link.subscribe(self.ha.config_filter)  # until stale configs are cleared
         await self.link.start()
         self.discovery.start()
-        self._timers = [asyncio.create_task(self._watch_token_file(), name="token-file"),
-                        asyncio.create_task(self._keep_token_fresh(), name="token-refresh")]
+        self.token_timers.start()
 
     async def stop(self) -> None:
         self._stopping = True
         await self.discovery.stop()
-        for timer in self._timers:
-            timer.cancel()
+        self.token_timers.stop()
         if self.ha is not None:
             self.ha.stop()
         shutting = ApiError("the bridge is shutting down; command not sent",
@@ -405,40 +402,6 @@ class Bridge:
         _LOGGER.info("trigger %s -> %s: %s", message.topic, trigger.device,
                      trigger.command.describe())
         self.submit(trigger.device, trigger.command, ReplyTo(trigger.device))
-
-    # -- tokens ---------------------------------------------------------------------------
-
-    async def _keep_token_fresh(self) -> None:
-        """Refresh ahead of expiry even when no command comes: one timer, no polling."""
-        failures = 0
-        while True:
-            due = self.tokens.refresh_due_in()
-            if failures:
-                wait = min(REFRESH_RETRY[0] * 2 ** (failures - 1), REFRESH_RETRY[1])
-            else:
-                wait = TOKEN_FILE_RECHECK if due is None else due
-            await asyncio.sleep(max(wait, 0.05))
-            if self.tokens.refresh_due_in() != 0.0:
-                continue
-            try:
-                await self.tokens.refresh()
-            except AuthError as exc:  # login required is handled by _auth_changed
-                failures = failures + 1 if isinstance(exc, TransientAuthError) else 0
-                if failures:
-                    _LOGGER.warning("token refresh failed (%s); tokens kept, next try later",
-                                    exc.message)
-            else:
-                failures = 0
-
-
-    async def _watch_token_file(self) -> None:
-        """While login is required, pick up a token file that `login` writes meanwhile."""
-        while True:
-            await asyncio.sleep(TOKEN_FILE_RECHECK)
-            if self.tokens.state == "login_required" and self.tokens.token_file_changed():
-                with contextlib.suppress(AuthError):
-                    self.tokens.load()
-                    _LOGGER.info("new token file found: login no longer required")
 
 
 def _peek(payload: bytes) -> tuple[str | None, str | None]:

@@ -379,8 +379,8 @@ def _orange(s: _Section, base_dir: Path) -> OrangeConfig:
     retry_s.done()
     rate_s = s.section("rate_limit")
     rate = RateLimitConfig(
-        per_minute=rate_s.number("per_minute", 60, 1, 6000),
-        burst=rate_s.integer("burst", 10, 1, 1000),
+        per_minute=rate_s.number("per_minute", 60, 1, 1_000_000),
+        burst=rate_s.integer("burst", 10, 1, 100_000),
     )
     rate_s.done()
     token_file = Path(s.text("token_file", "./orangetv2mqtt-token.json")).expanduser()

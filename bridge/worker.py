@@ -21,6 +21,9 @@ from bridge.models import Command, Device, ErrorInfo, Result
 _LOGGER = logging.getLogger(__name__)
 
 DEDUP_WINDOW = 60.0  # seconds an id is remembered per decoder
+# ...and at most this many ids per decoder, so a flood cannot grow memory without bound.
+# A QoS 1 redelivery concerns the broker's in-flight window (20 messages by default).
+DEDUP_MAX_IDS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +107,12 @@ class DeviceWorker:
                       ok=False, error=error)
 
     def _forget_before(self, limit: float) -> None:
-        for key in [k for k, v in self._seen.items() if v.at < limit and v.result is not None]:
+        # ids are kept in arrival order: drop from the oldest, stop at the first one to keep
+        while self._seen:
+            key, seen = next(iter(self._seen.items()))
+            recent = seen.at >= limit and len(self._seen) < DEDUP_MAX_IDS
+            if recent or seen.result is None:
+                return
             del self._seen[key]
 
     async def _consume(self) -> None:

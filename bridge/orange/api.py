@@ -72,7 +72,11 @@ def calls_for(device_id: str, command: Command) -> list[ApiCall]:
 
 
 def new_http_client(config: OrangeConfig) -> httpx.AsyncClient:
+    # Loading the CA store costs ~5 MB of native memory: only pay for it when a URL uses TLS
+    # (the real Orange API always does; a local gateway or the simulator may not).
+    tls = any(url.startswith("https://") for url in (config.api_url, config.auth_url))
     return httpx.AsyncClient(
+        verify=tls,
         timeout=httpx.Timeout(config.timeout),
         limits=httpx.Limits(max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE),
         headers={"Accept": "application/json", "User-Agent": "orangetv2mqtt"},

@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from bridge.orange.auth import TokenStore, tokens_from_json
-from bridge.simulator.oauth import OAuthSettings
-from bridge.simulator.server import Simulator, SimulatorSettings
 
 
 def fault_spec(text: str) -> dict[str, Any]:
@@ -71,6 +69,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_simulator(args: argparse.Namespace) -> int:
+    from bridge.simulator.oauth import OAuthSettings
+    from bridge.simulator.server import Simulator, SimulatorSettings
+
     settings = SimulatorSettings(
         host=args.host, port=args.port, decoders=args.decoders,
         status_offered=not args.no_status, latency_ms=args.latency_ms, quiet=not args.verbose,

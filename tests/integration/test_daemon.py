@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-import bridge.app
+import bridge.tokens
 from bridge.app import Bridge
 from bridge.simulator import Simulator
 from tests.conftest import BridgeRunner
@@ -314,7 +314,7 @@ async def test_triggers(runner: BridgeRunner, probe: Probe) -> None:
 
 async def test_login_required_then_recovered(runner: BridgeRunner, probe: Probe,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bridge.app, "TOKEN_FILE_RECHECK", 0.2)
+    monkeypatch.setattr(bridge.tokens, "TOKEN_FILE_RECHECK", 0.2)
     config = runner.config()
     b = config.mqtt.base_topic
     probe.subscribe(f"{b}/#")

@@ -16,7 +16,7 @@ import httpx
 import pytest
 import yaml
 
-import bridge.app
+import bridge.tokens
 from bridge.demo import free_port
 from bridge.errors import AuthError
 from bridge.login import LoginError, code_from_redirect
@@ -171,7 +171,7 @@ async def test_daemon_lifecycle_and_no_secret_leaks(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Proactive refresh, a 503 on the token endpoint, revocation, then recovery by `login`."""
     caplog.set_level(logging.DEBUG)
-    monkeypatch.setattr(bridge.app, "TOKEN_FILE_RECHECK", 0.2)
+    monkeypatch.setattr(bridge.tokens, "TOKEN_FILE_RECHECK", 0.2)
     sim = runner.simulator
     sim.state.oauth.settings.client_secret = SECRET
     config = runner.config(orange__client_secret=SECRET)
