@@ -30,7 +30,7 @@ from bridge.simulator import Simulator
 class Broker:
     """A private mosquitto that a test may stop and start again on the same port."""
 
-    def __init__(self, folder: Path, *, persistent: bool = False) -> None:
+    def __init__(self, folder: Path, *, persistent: bool = False, listener: str = "") -> None:
         binary = shutil.which("mosquitto") or (
             "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
         if binary is None:
@@ -42,8 +42,11 @@ class Broker:
                  else "persistence false\n")
         if os.geteuid() == 0:  # as root mosquitto would switch to its own user: keep root,
             store += "user root\n"  # so it can write its store in our temp folder
-        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-                             f"{store}set_tcp_nodelay true\nmax_queued_messages 10000\n")
+        # `listener` adds options to the listener (password file, TLS files)
+        listener = listener or "allow_anonymous true\n"
+        self.conf.write_text(f"per_listener_settings true\nlistener {self.port} 127.0.0.1\n"
+                             f"{listener}{store}set_tcp_nodelay true\n"
+                             "max_queued_messages 10000\n")
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:

@@ -13,7 +13,13 @@ import pytest
 from bridge.catalog import Catalog
 from bridge.commands import CommandParser
 from bridge.config import Config
-from bridge.errors import AuthError, ExpiredError, PermanentApiError, TransientApiError
+from bridge.errors import (
+    AuthError,
+    ExpiredError,
+    PermanentApiError,
+    TransientApiError,
+    TransientAuthError,
+)
 from bridge.models import Command
 from bridge.orange.api import Attempts, OrangeApi, new_http_client
 from bridge.orange.auth import TokenManager, TokenStore
@@ -261,3 +267,18 @@ async def test_missing_token_file_is_login_required(simulator: Simulator, tmp_pa
     finally:
         await c.http.aclose()
     assert "no token file" in info.value.message and "orangetv2mqtt login" in info.value.message
+
+
+async def test_never_more_than_a_handful_of_token_requests(client: Client) -> None:
+    outcomes = []
+    for _ in range(7):  # a pathological API that expires every token at once
+        client.sim.state.apply({"expire_tokens": True})
+        try:
+            await client.api.send("stb-0001", cmd("M6", "zap"), None, Attempts())
+            outcomes.append("ok")
+        except TransientAuthError as exc:
+            outcomes.append(exc.message)
+    assert len(client.token_requests()) == 5  # MAX_TOKEN_REQUESTS_PER_MINUTE
+    assert outcomes[:5] == ["ok"] * 5
+    assert all("held back" in o for o in outcomes[5:])
+    assert client.tokens.state == "ok"  # throttled is not logged out
