@@ -53,8 +53,9 @@ def start_mosquitto(port: int, folder: Path) -> subprocess.Popen[bytes]:
     conf = folder / f"mosquitto-{port}.conf"
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n"
                     "persistence false\nset_tcp_nodelay true\nmax_queued_messages 100000\n")
+    # its own session: Ctrl+C in the terminal stops the demo, which then stops the broker
     process = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
+                               stderr=subprocess.PIPE, start_new_session=True)
     for _ in range(100):
         if port_open(port):
             return process

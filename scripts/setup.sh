@@ -17,5 +17,13 @@ PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-.venv/bin/python -m pip install -q -e '.[test]'
+# install (again) only when pyproject.toml changed since the last successful install
+stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  echo "installing orangetv2mqtt and its test tools into .venv…" >&2
+  if ! .venv/bin/python -m pip install -q -e '.[test]' >.venv/pip.log 2>&1; then
+    cat .venv/pip.log >&2
+    exit 1
+  fi
+  rm -f .venv/.installed-* && touch "$stamp"
+fi
