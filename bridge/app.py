@@ -212,6 +212,9 @@ class Bridge:
                 if self.ha is not None:
                     self.ha.publish_device(device)
             elif entry.device != device:
+                if entry.device.friendly_name != device.friendly_name:  # renamed in the API
+                    self.link.publish(self.topics.availability(entry.device.friendly_name),
+                                      "offline", retain=True)
                 entry.device = device
                 entry.worker.device = device
                 if self.ha is not None:

@@ -6,28 +6,21 @@ Every problem is collected and reported at once, one line each, as
 
 from __future__ import annotations
 
-import contextlib
-import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
 
 from bridge.catalog import Catalog
 from bridge.commands import CommandParser
+from bridge.config_reader import MASK, SECRET_KEYS, Section, shown
 from bridge.errors import CommandError, ConfigError
 from bridge.models import Command
 from bridge.topics import is_valid_filter, slug
 
-SECRET_KEYS = frozenset({"password", "client_secret"})
-MASK = "***"
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _LEVELS = ("debug", "info", "warning", "error")
-T = TypeVar("T")
-_BAD = object()  # a value whose ${VAR} could not be expanded: already reported
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,151 +123,6 @@ class Config:
         return CommandParser(self.catalog(), self.macros)
 
 
-class _Section:
-    """Reads one mapping of the YAML tree, recording problems under its dotted path."""
-
-    def __init__(self, data: Any, path: str, problems: list[str]) -> None:
-        self.path = path
-        self.problems = problems
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            self.fail("", f"expected a mapping, got {_shown(path, data)}")
-            data = {}
-        self.data: dict[str, Any] = data
-        self.read: set[str] = set()
-
-    def key_path(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path and key else (self.path or key)
-
-    def fail(self, key: str, message: str) -> None:
-        self.problems.append(f"{self.key_path(key)}: {message}")
-
-    def raw(self, key: str, default: Any) -> Any:
-        self.read.add(key)
-        before = len(self.problems)
-        value = _expand(self.data.get(key, default), self.key_path(key), self.problems)
-        return _BAD if len(self.problems) > before else value
-
-    def section(self, key: str) -> _Section:
-        return _Section(self.raw(key, None), self.key_path(key), self.problems)
-
-    def integer(self, key: str, default: int, low: int, high: int) -> int:
-        value = self.raw(key, default)
-        if value is _BAD:
-            return default
-        if isinstance(value, str) and value.strip().isdigit():
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            self.fail(key, f"expected an integer {low}-{high}, got {_shown(key, value)}")
-            return default
-        return value
-
-    def number(self, key: str, default: float, low: float, high: float) -> float:
-        value = self.raw(key, default)
-        if value is _BAD:
-            return default
-        if isinstance(value, str):
-            with contextlib.suppress(ValueError):
-                value = float(value)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not (
-            low <= value <= high
-        ):
-            self.fail(key, f"expected a number {low:g}-{high:g}, got {_shown(key, value)}")
-            return default
-        return float(value)
-
-    def boolean(self, key: str, default: bool) -> bool:
-        value = self.raw(key, default)
-        if value is _BAD:
-            return default
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            value = value.lower() == "true"
-        if not isinstance(value, bool):
-            self.fail(key, f"expected true or false, got {_shown(key, value)}")
-            return default
-        return value
-
-    def text(self, key: str, default: str | None, *, required: bool = False) -> str:
-        value = self.raw(key, default)
-        if value is _BAD:
-            return ""
-        if value is None and required:
-            self.fail(key, "is required")
-            return ""
-        if not isinstance(value, str) or not value.strip():
-            self.fail(key, f"expected a non-empty string, got {_shown(key, value)}")
-            return default or ""
-        return value
-
-    def optional_text(self, key: str) -> str | None:
-        value = self.raw(key, None)
-        if value is None or value is _BAD:
-            return None
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return str(value)
-        if not isinstance(value, str):
-            self.fail(key, f"expected a string, got {_shown(key, value)}")
-            return None
-        return value
-
-    def choice(self, key: str, default: T, choices: tuple[T, ...]) -> T:
-        value = self.raw(key, default)
-        if value is _BAD:
-            return default
-        if isinstance(value, str):
-            value = value.lower()
-        if value not in choices:
-            allowed = ", ".join(str(c) for c in choices)
-            self.fail(key, f"expected one of {allowed}, got {_shown(key, value)}")
-            return default
-        result: T = value
-        return result
-
-    def url(self, key: str, default: str | None) -> str:
-        value = self.text(key, default, required=default is None)
-        if value and not re.match(r"^https?://[^/\s]+", value):
-            self.fail(key, f"expected an http:// or https:// URL, got {_shown(key, value)}")
-        return value.rstrip("/")
-
-    def mapping(self, key: str) -> dict[str, Any]:
-        value = self.raw(key, None)
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            self.fail(key, f"expected a mapping, got {_shown(key, value)}")
-            return {}
-        return value
-
-    def done(self) -> None:
-        for key in sorted(set(self.data) - self.read, key=str):
-            self.fail(str(key), "unknown key (check the spelling)")
-
-
-def _shown(key: str, value: Any) -> str:
-    if key.rsplit(".", 1)[-1] in SECRET_KEYS:
-        return repr(MASK)
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _expand(value: Any, path: str, problems: list[str]) -> Any:
-    if not isinstance(value, str) or "${" not in value:
-        return value
-
-    def substitute(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
-        found = os.environ.get(name)
-        if found is not None and (found or default is None):
-            return found
-        if default is not None:
-            return default
-        problems.append(f"{path}: environment variable {name} is not set")
-        return ""
-
-    return _ENV.sub(substitute, value)
-
-
 def load_config(path: str | Path) -> Config:
     """Read and validate a config file; raise :class:`ConfigError` listing every problem."""
     file = Path(path)
@@ -297,7 +145,7 @@ def load_config(path: str | Path) -> Config:
 def parse_config(data: Any, base_dir: Path | None = None) -> Config:
     """Validate an already-parsed YAML document; relative paths resolve against ``base_dir``."""
     problems: list[str] = []
-    root = _Section(data, "", problems)
+    root = Section(data, "", problems)
     mqtt = _mqtt(root.section("mqtt"))
     orange = _orange(root.section("orange"), base_dir or Path.cwd())
 
@@ -342,7 +190,7 @@ def parse_config(data: Any, base_dir: Path | None = None) -> Config:
     )
 
 
-def _mqtt(s: _Section) -> MqttConfig:
+def _mqtt(s: Section) -> MqttConfig:
     tls_s = s.section("tls")
     tls = TlsConfig(
         enabled=tls_s.boolean("enabled", False),
@@ -370,7 +218,7 @@ def _mqtt(s: _Section) -> MqttConfig:
     return config
 
 
-def _orange(s: _Section, base_dir: Path) -> OrangeConfig:
+def _orange(s: Section, base_dir: Path) -> OrangeConfig:
     retry_s = s.section("retry")
     retry = RetryConfig(
         max_attempts=retry_s.integer("max_attempts", 4, 1, 10),
@@ -399,11 +247,11 @@ def _orange(s: _Section, base_dir: Path) -> OrangeConfig:
     return config
 
 
-def _devices(root: _Section, problems: list[str]) -> dict[str, str]:
+def _devices(root: Section, problems: list[str]) -> dict[str, str]:
     devices: dict[str, str] = {}
     for device_id, entry in root.mapping("devices").items():
         path = f"devices.{device_id}"
-        entry_s = _Section(entry, path, problems)
+        entry_s = Section(entry, path, problems)
         name = entry_s.text("name", None, required=True)
         entry_s.done()
         if name and slug(name) != name:
@@ -417,20 +265,20 @@ def _devices(root: _Section, problems: list[str]) -> dict[str, str]:
     return devices
 
 
-def _names(root: _Section, key: str, problems: list[str], *, digits: bool) -> dict[str, str]:
+def _names(root: Section, key: str, problems: list[str], *, digits: bool) -> dict[str, str]:
     result: dict[str, str] = {}
     for name, raw in root.mapping(key).items():
         value = str(raw) if isinstance(raw, int) and not isinstance(raw, bool) else raw
         ok = isinstance(value, str) and value.strip() and (value.isdigit() or not digits)
         if not ok:
             what = "an epgId (digits)" if digits else "an applicationId string"
-            problems.append(f"{key}.{name}: expected {what}, got {_shown(key, value)}")
+            problems.append(f"{key}.{name}: expected {what}, got {shown(key, value)}")
             continue
         result[str(name)] = value.strip()
     return result
 
 
-def _macros(root: _Section, parser: CommandParser, problems: list[str]) -> dict[str, Command]:
+def _macros(root: Section, parser: CommandParser, problems: list[str]) -> dict[str, Command]:
     macros: dict[str, Command] = {}
     for name, steps in root.mapping("macros").items():
         try:
@@ -442,21 +290,21 @@ def _macros(root: _Section, parser: CommandParser, problems: list[str]) -> dict[
     return macros
 
 
-def _triggers(root: _Section, parser: CommandParser, problems: list[str]) -> tuple[Trigger, ...]:
+def _triggers(root: Section, parser: CommandParser, problems: list[str]) -> tuple[Trigger, ...]:
     raw = root.raw("triggers", None) or []
     if not isinstance(raw, list):
-        root.fail("triggers", f"expected a list, got {_shown('triggers', raw)}")
+        root.fail("triggers", f"expected a list, got {shown('triggers', raw)}")
         return ()
     triggers = []
     for index, entry in enumerate(raw):
-        s = _Section(entry, f"triggers[{index}]", problems)
+        s = Section(entry, f"triggers[{index}]", problems)
         topic = s.text("topic", None, required=True)
         if topic and not is_valid_filter(topic):
             s.fail("topic", f"not a valid MQTT topic filter, got {topic!r}")
         device = s.text("device", None, required=True)
         match = s.raw("match", None)
         if match is not None and not isinstance(match, dict):
-            s.fail("match", f"expected a mapping of JSON fields, got {_shown('match', match)}")
+            s.fail("match", f"expected a mapping of JSON fields, got {shown('match', match)}")
             match = None
         payload = s.optional_text("payload")
         if match is not None and payload is not None:
@@ -464,7 +312,7 @@ def _triggers(root: _Section, parser: CommandParser, problems: list[str]) -> tup
         raw_command = s.raw("command", None)
         command = Command("wait")
         if not isinstance(raw_command, dict):
-            s.fail("command", f"expected a command mapping, got {_shown('command', raw_command)}")
+            s.fail("command", f"expected a command mapping, got {shown('command', raw_command)}")
         else:
             try:
                 command = parser.from_dict(raw_command)

@@ -23,7 +23,6 @@ from paho.mqtt.properties import Properties
 
 from bridge.config import Config, parse_config
 from bridge.demo import free_port, port_open
-from bridge.orange.auth import TokenStore, tokens_from_json
 from bridge.simulator import Simulator
 
 
@@ -150,9 +149,7 @@ class Probe:
 
 
 def write_token_file(sim: Simulator, path: Path, lifetime: int = 3600) -> None:
-    answer = sim.issue_tokens()
-    TokenStore(path).save(tokens_from_json(
-        {**answer, "expires_at": int(time.time()) + lifetime}, "test"))
+    sim.write_token_file(path, expires_in=lifetime)
 
 
 def bridge_config(sim: Simulator, broker_port: int, folder: Path, **overrides: Any) -> Config:

@@ -5,11 +5,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-import time
 from pathlib import Path
 from typing import Any
-
-from bridge.orange.auth import TokenStore, tokens_from_json
 
 
 def fault_spec(text: str) -> dict[str, Any]:
@@ -88,6 +85,11 @@ def run_simulator(args: argparse.Namespace) -> int:
         return 1
     if args.random_503 or args.random_429:
         sim.state.apply({"random": {"p503": args.random_503, "p429": args.random_429}})
+    token_note = ""
+    if args.token_file:  # before anything is printed: a script may wait for the banner
+        sim.write_token_file(Path(args.token_file))
+        token_note = (f"  token file for the demo account written to {args.token_file} "
+                      "(mode 0600)\n")
     print(f"Orange API simulator (SPEC section 1) listening on {sim.url}")
     print(f"  orange.api_url:  {sim.url}")
     print(f"  orange.auth_url: {sim.auth_url}")
@@ -95,13 +97,7 @@ def run_simulator(args: argparse.Namespace) -> int:
     print("  decoders: " + ", ".join(
         f"{d.name} ({d.device_id}, {d.power})" for d in sim.state.household.decoders.values()))
     print(f"  control: {sim.url}/_sim/state, /_sim/requests, POST /_sim/faults")
-    if args.token_file:
-        answer = sim.issue_tokens()
-        tokens = tokens_from_json({**answer, "expires_at": int(time.time())
-                                   + int(str(answer["expires_in"]))}, "simulator")
-        TokenStore(Path(args.token_file)).save(tokens)
-        print(f"  token file for the demo account written to {args.token_file} (mode 0600)")
-    print("Press Ctrl+C to stop.", flush=True)
+    print(f"{token_note}Press Ctrl+C to stop.", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         sim.serve_forever()
     return 0

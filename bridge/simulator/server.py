@@ -22,10 +22,12 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from bridge.models import iso_now
+from bridge.orange.auth import TokenStore, tokens_from_json
 from bridge.simulator.model import (
     POWER_VALUES,
     Decoder,
@@ -344,6 +346,16 @@ class Simulator:
         """Tokens for the demo account without the browser step (demo and `--token-file`)."""
         with self.state.lock:
             return self.state.oauth.issue()
+
+    def write_token_file(self, path: Path, expires_in: int | None = None) -> None:
+        """A token file for the demo account, as `login` would write it (mode 0600).
+
+        ``expires_in`` overrides what the file says about the expiry (tests of refresh).
+        """
+        answer = self.issue_tokens()
+        lifetime = int(str(answer["expires_in"])) if expires_in is None else expires_in
+        TokenStore(path).save(tokens_from_json(
+            {**answer, "expires_at": int(time.time()) + lifetime}, "simulator"))
 
     def requests(self) -> list[dict[str, Any]]:
         with self.state.lock:

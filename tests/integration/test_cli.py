@@ -127,7 +127,7 @@ def test_simulate_command_serves_and_writes_token(tmp_path: Path) -> None:
                                text=True)
     try:
         deadline = time.monotonic() + 10
-        while not port_open(port):
+        while not (port_open(port) and token.exists()):
             assert time.monotonic() < deadline, "simulate did not start"
             time.sleep(0.05)
         assert token.stat().st_mode & 0o777 == 0o600
