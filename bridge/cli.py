@@ -111,7 +111,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         setup_logging("warning")
         return run_demo(args.broker_port, once=args.once)
     config = load_config(args.config)
-    setup_logging(config.logging.level, config.logging.format)
+    level = config.logging.level
+    if args.command != "run" and level == "info":
+        level = "warning"  # one-shot commands print their outcome; INFO lines would repeat it
+    setup_logging(level, config.logging.format)
     if args.command == "check-config":
         print(yaml.safe_dump(masked(config), sort_keys=False, allow_unicode=True), end="")
         print(f"# {args.config}: OK", file=sys.stderr)

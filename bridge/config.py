@@ -18,6 +18,7 @@ from bridge.commands import CommandParser
 from bridge.config_reader import MASK, SECRET_KEYS, Section, shown
 from bridge.errors import CommandError, ConfigError
 from bridge.models import Command
+from bridge.orange import paths
 from bridge.topics import is_valid_filter, slug
 
 _LEVELS = ("debug", "info", "warning", "error")
@@ -234,7 +235,7 @@ def _orange(s: Section, base_dir: Path) -> OrangeConfig:
     token_file = Path(s.text("token_file", "./orangetv2mqtt-token.json")).expanduser()
     config = OrangeConfig(
         api_url=s.url("api_url", None),
-        auth_url=s.url("auth_url", "https://api.orange.com/openidconnect/fr/v1"),
+        auth_url=s.url("auth_url", paths.ORANGE_AUTH_URL),
         client_id=s.text("client_id", "${ORANGE_CLIENT_ID}"),
         client_secret=s.text("client_secret", "${ORANGE_CLIENT_SECRET}"),
         redirect_uri=s.url("redirect_uri", "http://localhost:8765/callback"),

@@ -98,7 +98,6 @@ class OrangeApi:
         self.tokens = tokens
         self.limiter = limiter or TokenBucket(config.rate_limit.per_minute,
                                               config.rate_limit.burst)
-        self.last_api_error: ApiError | None = None
 
     async def fetch_devices(self, deadline: float | None = None) -> list[ApiDevice]:
         try:
@@ -186,7 +185,6 @@ class OrangeApi:
             await self.limiter.acquire(None)  # the replay is part of an attempt already started
             response = await self._request(call, token, device_id, attempts)
         if response.is_success:
-            self.last_api_error = None
             return response
         error = api_error(
             response.status_code,
@@ -197,7 +195,6 @@ class OrangeApi:
         )
         if response.status_code == 401:
             raise AuthError(f"the API refused a freshly refreshed token ({error.message})")
-        self.last_api_error = error
         # INFO: the caller logs the final outcome once, at warning level
         _LOGGER.info("%s %s -> %s", call.method, call.path, error.message)
         raise error
@@ -216,14 +213,12 @@ class OrangeApi:
             error: TransientApiError = TransientApiError(
                 f"no answer from the Orange API within {self.config.timeout:g} s",
                 code="timeout", device_id=device_id)
-            self.last_api_error = error
             _LOGGER.info("%s %s -> %s", call.method, call.path, error.message)
             raise error from exc
         except httpx.TransportError as exc:
             error = TransientApiError(
                 f"cannot reach the Orange API ({type(exc).__name__})",
                 code="api_unavailable", device_id=device_id)
-            self.last_api_error = error
             _LOGGER.info("%s %s -> %s", call.method, call.path, error.message)
             raise error from exc
 

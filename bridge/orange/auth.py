@@ -163,7 +163,6 @@ class TokenManager:
         self.state = "ok"  # ok | login_required
         self._failed_mtime: float | None = None  # token file as it was when login was required
         self.last_error: str | None = None
-        self.token_requests = 0
 
     # -- state ---------------------------------------------------------------------------
 
@@ -190,10 +189,6 @@ class TokenManager:
         """Was the token file written (by `login`) since login became required?"""
         mtime = self.store.mtime()
         return mtime is not None and mtime != self._failed_mtime
-
-    @property
-    def has_tokens(self) -> bool:
-        return self._tokens is not None
 
     def expires_in(self) -> float | None:
         if self._tokens is None or self._tokens.expires_at is None:
@@ -309,7 +304,6 @@ class TokenManager:
 
     async def _token_request(self, form: dict[str, str]) -> dict[str, Any]:
         self._throttle()
-        self.token_requests += 1
         basic = base64.b64encode(
             f"{self.config.client_id}:{self.config.client_secret}".encode()
         ).decode()
