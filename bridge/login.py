@@ -24,7 +24,7 @@ import httpx
 
 from bridge.config import Config
 from bridge.discovery import name_devices
-from bridge.errors import BridgeError
+from bridge.errors import AuthError, BridgeError
 from bridge.orange import paths
 from bridge.orange.api import OrangeApi, new_http_client
 from bridge.orange.auth import TokenManager, TokenStore
@@ -164,7 +164,12 @@ def run_login(config: Config, args: argparse.Namespace) -> int:
         except EOFError:
             raise LoginError("no URL was pasted") from None
     code = code_from_redirect(query, state, redirect)
-    devices = asyncio.run(finish_login(config, code, args.insecure_token_file))
+    try:
+        devices = asyncio.run(finish_login(config, code, args.insecure_token_file))
+    except AuthError as exc:  # the code exchange was refused: a refused login, exit 1
+        raise LoginError(f"login refused at the token step: {exc.message.split(': run')[0]}\n"
+                         "Check client_id / client_secret and that redirect_uri is the one "
+                         "declared for your app; then run `login` again.") from exc
     print(f"Signed in. Token file written to {config.orange.token_file} (mode 0600).")
     print("Decoders this account can see:" if devices else "This account sees no decoder yet.")
     for line in devices:

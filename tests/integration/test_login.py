@@ -127,8 +127,20 @@ def test_wrong_client_secret(simulator: Simulator, tmp_path: Path) -> None:
     url = authorize_url(process)
     redirected = httpx.get(url, follow_redirects=False).headers["location"]
     _, stderr = process.communicate(redirected + "\n", timeout=20)
-    assert process.returncode == 3
-    assert "invalid_client" in stderr and SECRET not in stderr
+    assert process.returncode == 1  # a refused login (SPEC section 4)
+    assert "invalid_client" in stderr and "client_secret" in stderr and SECRET not in stderr
+    assert "Traceback" not in stderr
+
+
+def test_undeclared_redirect_uri(simulator: Simulator, tmp_path: Path) -> None:
+    simulator.state.apply({"redirect_uris": ["https://declared.example/cb"]})
+    config = config_file(tmp_path, simulator, "https://example.invalid/cb")
+    process = start_login(config, "--paste")
+    page = httpx.get(authorize_url(process), follow_redirects=False)
+    assert page.status_code == 400 and "not declared" in page.text  # what the browser shows
+    _, stderr = process.communicate("https://example.invalid/cb?error=access_denied\n",
+                                    timeout=20)
+    assert process.returncode == 1 and "redirect URL" in stderr
 
 
 def test_login_times_out(simulator: Simulator, tmp_path: Path) -> None:
