@@ -147,6 +147,8 @@ def parse_config(data: Any, base_dir: Path | None = None) -> Config:
     """Validate an already-parsed YAML document; relative paths resolve against ``base_dir``."""
     problems: list[str] = []
     root = Section(data, "", problems)
+    if problems:  # not even a mapping: nothing else can be read
+        raise ConfigError(problems)
     mqtt = _mqtt(root.section("mqtt"))
     orange = _orange(root.section("orange"), base_dir or Path.cwd())
 

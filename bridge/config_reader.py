@@ -33,7 +33,7 @@ class Section:
         self.read: set[str] = set()
 
     def key_path(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path and key else (self.path or key)
+        return f"{self.path}.{key}" if self.path and key else (self.path or key or "config")
 
     def fail(self, key: str, message: str) -> None:
         self.problems.append(f"{self.key_path(key)}: {message}")

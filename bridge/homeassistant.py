@@ -118,23 +118,22 @@ class DiscoveryBuilder:
             })
             for key, (name, action, payload, icon) in BUTTONS.items()
         ]
+        # selects: (key, name, plain action topic, options, icon); "None" = unknown in HA
+        selects = (("channel", "Channel", "zap", [c.name for c in self.catalog.channels],
+                    "mdi:television-classic"),
+                   ("app", "App", "launch", [a.name for a in self.catalog.apps], "mdi:apps"))
         entities += [
-            Entity(topic("select", "channel"), {
-                **common("channel", "Channel"),
-                "command_topic": f"{self.topics.base}/{segment}/zap/set",
-                "options": [c.name for c in self.catalog.channels],
+            Entity(topic("select", key), {
+                **common(key, name),
+                "command_topic": f"{self.topics.base}/{segment}/{action}/set",
+                "options": options,
                 "state_topic": state,
-                "value_template": "{{ value_json.channel or 'None' }}",
-                "icon": "mdi:television-classic",
-            }),
-            Entity(topic("select", "app"), {
-                **common("app", "App"),
-                "command_topic": f"{self.topics.base}/{segment}/launch/set",
-                "options": [a.name for a in self.catalog.apps],
-                "state_topic": state,
-                "value_template": "{{ value_json.app or 'None' }}",
-                "icon": "mdi:apps",
-            }),
+                "value_template": f"{{{{ value_json.{key} or 'None' }}}}",
+                "icon": icon,
+            })
+            for key, name, action, options, icon in selects
+        ]
+        entities += [
             Entity(topic("text", "channel_number"), {
                 **common("channel_number", "Channel number"),
                 "command_topic": f"{self.topics.base}/{segment}/zap/set",

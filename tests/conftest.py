@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -72,9 +73,7 @@ class BridgeRunner:
         self.bridges.append(bridge)
         await bridge.start()
         if wait_devices:
-            await bridge.link.connected.wait()
-            import asyncio
-
+            await asyncio.wait_for(bridge.link.connected.wait(), 10)
             await asyncio.wait_for(bridge.discovered.wait(), 10)
         return bridge
 

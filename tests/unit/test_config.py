@@ -84,7 +84,8 @@ def test_secret_never_shown_in_errors_or_dump() -> None:
 def test_wrong_section_types() -> None:
     assert problems({**MINIMAL, "mqtt": "localhost"}) == [
         "mqtt: expected a mapping, got 'localhost'"]
-    assert problems([1, 2]) == [": expected a mapping, got [1, 2]"] or problems([1, 2])
+    assert problems([1, 2]) == ["config: expected a mapping, got [1, 2]"]
+    assert problems("just text") == ["config: expected a mapping, got 'just text'"]
 
 
 def test_devices_names_checked() -> None:
