@@ -132,16 +132,18 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise AssertionError(args.command)
 
 
-async def _api(config: Config, insecure: bool) -> tuple[OrangeApi, TokenManager]:
+async def _api(config: Config, insecure: bool) -> OrangeApi:
+    """An API client for one-shot commands; raises AuthError (exit 3) without a usable token."""
+    tokens_store = TokenStore(config.orange.token_file, insecure=insecure)
+    tokens_store.load()  # fail before opening any connection
     client = new_http_client(config.orange)
-    tokens = TokenManager(config.orange, client,
-                          TokenStore(config.orange.token_file, insecure=insecure))
+    tokens = TokenManager(config.orange, client, tokens_store)
     tokens.load()
-    return OrangeApi(config.orange, client, tokens), tokens
+    return OrangeApi(config.orange, client, tokens)
 
 
 async def _devices(config: Config, args: argparse.Namespace) -> int:
-    api, _ = await _api(config, args.insecure_token_file)
+    api = await _api(config, args.insecure_token_file)
     try:
         devices = name_devices(await api.fetch_devices(), config.devices)
     finally:
@@ -177,7 +179,7 @@ async def _send(config: Config, args: argparse.Namespace) -> int:
         _print_result(Result(id=None, device=args.device, device_id=None, action=args.action,
                              ok=False, error=error_info(exc)).to_json())
         return EXIT_FAILURE
-    api, _ = await _api(config, args.insecure_token_file)
+    api = await _api(config, args.insecure_token_file)
     try:
         devices = name_devices(await api.fetch_devices(), config.devices)
         device = next((d for d in devices if args.device in (d.friendly_name, d.device_id)), None)

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -123,7 +124,8 @@ def test_simulate_command_serves_and_writes_token(tmp_path: Path) -> None:
     port = free_port()
     token = tmp_path / "sim-token.json"
     process = subprocess.Popen([sys.executable, "-m", "bridge", "simulate", "--port", str(port),
-                                "--token-file", str(token)], cwd=ROOT, stdout=subprocess.PIPE,
+                                "--token-file", str(token), "--fail-next", "503",
+                                "--fail-next", "429:0.1"], cwd=ROOT, stdout=subprocess.PIPE,
                                text=True)
     try:
         deadline = time.monotonic() + 10
@@ -135,9 +137,11 @@ def test_simulate_command_serves_and_writes_token(tmp_path: Path) -> None:
         config.write_text(yaml.safe_dump({"orange": {
             "api_url": f"http://127.0.0.1:{port}", "auth_url": f"http://127.0.0.1:{port}/oauth",
             "client_id": "demo", "client_secret": "demo", "token_file": str(token)}}))
-        out = cli("devices", "-c", str(config), "--json")
+        out = cli("devices", "-c", str(config), "--json")  # through the two injected faults
         assert out.returncode == 0, out.stderr
         assert len(json.loads(out.stdout)) == 2
+        log = httpx.get(f"http://127.0.0.1:{port}/_sim/requests").json()
+        assert [r["status"] for r in log] == [503, 429, 200]
     finally:
         process.send_signal(signal.SIGINT)
         stdout, _ = process.communicate(timeout=10)
