@@ -29,7 +29,7 @@ import paho.mqtt.client as paho
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bridge.demo import free_port, port_open, start_mosquitto
+from bridge.localbroker import LocalBroker, free_port, port_open
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = "benchtv"
@@ -150,8 +150,9 @@ def run_load(client: Client, devices: list[str], count: int, inflight: int, pref
 
 def one_run(args: argparse.Namespace) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="otv-bench-"))
-    mqtt_port, api_port = free_port(), free_port()
-    mosquitto = start_mosquitto(mqtt_port, folder)
+    mosquitto = LocalBroker(folder)
+    mosquitto.start()
+    mqtt_port, api_port = mosquitto.port, free_port()
     token = folder / "token.json"
     sim = subprocess.Popen([sys.executable, "-m", "bridge", "simulate", "--port", str(api_port),
                             "--decoders", str(args.decoders), "--token-file", str(token)],
@@ -231,10 +232,11 @@ def one_run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         if client is not None:
             client.stop()
-        for process in (bridge, sim, mosquitto):
+        for process in (bridge, sim):
             if process is not None:
                 process.terminate()
                 process.wait(15)
+        mosquitto.stop()
 
 
 def machine() -> dict[str, Any]:

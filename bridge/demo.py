@@ -7,13 +7,9 @@ port. The login goes through the real OAuth code flow against the simulator.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
-import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -24,47 +20,12 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bridge.config import Config, parse_config
+from bridge.localbroker import LocalBroker, port_open
 from bridge.login import login_without_browser
 from bridge.simulator import Simulator, SimulatorSettings
 
 BASE = "orangetv"
 ROUND_TRIP_TIMEOUT = 20.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def start_mosquitto(port: int, folder: Path) -> subprocess.Popen[bytes]:
-    """A private mosquitto on 127.0.0.1:port (tests and bench use it too)."""
-    binary = shutil.which("mosquitto") or (
-        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
-    if binary is None:
-        raise RuntimeError("no MQTT broker answers on 127.0.0.1 and mosquitto is not installed "
-                           "(Debian/Ubuntu: sudo apt-get install -y mosquitto)")
-    conf = folder / f"mosquitto-{port}.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n"
-                    "persistence false\nset_tcp_nodelay true\nmax_queued_messages 100000\n")
-    # its own session: Ctrl+C in the terminal stops the demo, which then stops the broker
-    process = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, start_new_session=True)
-    for _ in range(100):
-        if port_open(port):
-            return process
-        if process.poll() is not None:
-            err = process.stderr.read().decode() if process.stderr else ""
-            raise RuntimeError(f"mosquitto did not start: {err.strip()}")
-        threading.Event().wait(0.05)
-    process.kill()
-    raise RuntimeError("mosquitto did not start listening within 5 s")
 
 
 def demo_config(sim: Simulator, broker_port: int, folder: Path) -> Config:
@@ -117,8 +78,13 @@ async def _demo(broker_port: int, once: bool, folder: Path) -> int:
 
     mosquitto = None
     if not port_open(broker_port):
-        broker_port = free_port()
-        mosquitto = start_mosquitto(broker_port, folder)
+        try:
+            mosquitto = LocalBroker(folder)
+        except FileNotFoundError as exc:
+            raise RuntimeError(f"no MQTT broker answers on 127.0.0.1:{broker_port} and "
+                               f"{exc}") from exc
+        mosquitto.start()
+        broker_port = mosquitto.port
         print(f"• started a private mosquitto on 127.0.0.1:{broker_port}")
     else:
         print(f"• using the MQTT broker on 127.0.0.1:{broker_port}")
@@ -177,9 +143,7 @@ Round trip OK. Try it yourself while this runs:
         await bridge.stop()
         sim.stop()
         if mosquitto is not None:
-            mosquitto.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                mosquitto.wait(5)
+            mosquitto.stop()
 
 
 def run_demo(broker_port: int, *, once: bool = False) -> int:

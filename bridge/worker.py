@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from bridge.errors import BridgeError
-from bridge.executor import Outcome
+from bridge.executor import Outcome, error_info
 from bridge.models import Command, Device, ErrorInfo, Result
 
 _LOGGER = logging.getLogger(__name__)
@@ -142,8 +142,7 @@ class DeviceWorker:
         """Let the command in progress finish (up to ``grace`` s); answer the queued ones."""
         while not self._queue.empty():
             pending = self._queue.get_nowait()
-            self._publish(self.refusal(pending, ErrorInfo(reason.code, reason.message,
-                                                          reason.retryable)), pending.reply)
+            self._publish(self.refusal(pending, error_info(reason)), pending.reply)
         if self._task is None:
             return
         with contextlib.suppress(TimeoutError):

@@ -6,8 +6,6 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
-import subprocess
 import threading
 import time
 import uuid
@@ -22,46 +20,12 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from bridge.config import Config, parse_config
-from bridge.demo import free_port, port_open
+from bridge.localbroker import LocalBroker
 from bridge.simulator import Simulator
 
 
-class Broker:
-    """A private mosquitto that a test may stop and start again on the same port."""
-
-    def __init__(self, folder: Path, *, persistent: bool = False, listener: str = "") -> None:
-        binary = shutil.which("mosquitto") or (
-            "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
-        if binary is None:
-            raise FileNotFoundError("mosquitto")
-        self.binary = binary
-        self.port = free_port()
-        self.conf = folder / f"mosquitto-{self.port}.conf"
-        store = (f"persistence true\npersistence_location {folder}/\n" if persistent
-                 else "persistence false\n")
-        if os.geteuid() == 0:  # as root mosquitto would switch to its own user: keep root,
-            store += "user root\n"  # so it can write its store in our temp folder
-        # `listener` adds options to the listener (password file, TLS files)
-        listener = listener or "allow_anonymous true\n"
-        self.conf.write_text(f"per_listener_settings true\nlistener {self.port} 127.0.0.1\n"
-                             f"{listener}{store}set_tcp_nodelay true\n"
-                             "max_queued_messages 10000\n")
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen([self.binary, "-c", str(self.conf)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while not port_open(self.port):
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                raise RuntimeError("mosquitto did not start")
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-            self.process = None
+class Broker(LocalBroker):
+    """A private mosquitto for a test; it may stop and start it again on the same port."""
 
 
 @dataclass

@@ -15,7 +15,7 @@ import httpx
 import pytest
 import yaml
 
-from bridge.demo import free_port, port_open
+from bridge.localbroker import free_port, port_open
 from bridge.simulator import Simulator
 from tests.helpers import Broker, Probe, write_token_file
 

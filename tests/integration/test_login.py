@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 import bridge.tokens
-from bridge.demo import free_port
 from bridge.errors import AuthError
+from bridge.localbroker import free_port
 from bridge.login import LoginError, code_from_redirect
 from bridge.orange.auth import TokenStore
 from bridge.simulator import Simulator

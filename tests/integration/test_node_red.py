@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bridge.demo import free_port
+from bridge.localbroker import free_port
 from tests.conftest import BridgeRunner
 from tests.helpers import in_ci
 
